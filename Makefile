@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: install demo test test-fast lab check-sync nbtest pytest bench data clean sysdeps
 
-$(STAMP): pyproject.toml
+$(STAMP):
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[dev]"
