@@ -1,7 +1,7 @@
 # speechnb: every target sets itself up on a fresh machine (creates .venv, installs) and is quick once installed.
 SHELL := /bin/bash
 PY ?= python3.11
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 export PYTHONHASHSEED := 0
@@ -35,7 +35,7 @@ lab: install
 	$(BIN)/jupyter lab --notebook-dir=nbs
 
 ## Notebooks and package must agree: export + clean, then nothing may differ from git.
-check-sync: install
+check-sync: $(if $(NO_INSTALL),,install)
 	$(BIN)/nbdev-export
 	$(BIN)/nbdev-clean
 	$(BIN)/python tools/make_readme.py
