@@ -40,18 +40,19 @@ def masked_group_norm(x: torch.Tensor, # (B, C, T) activations
     "`norm(x)` with statistics over the valid steps of `mask` only; padded steps are normalised with the same statistics."
     B, C, T = x.shape
     G = norm.num_groups
-    xf = x.float().view(B, G, C // G, T)           # statistics in fp32, as autocast runs GroupNorm
-    m = mask.to(torch.float32).view(B, 1, 1, T)
-    count = (m.sum(-1, keepdim=True) * (C // G)).clamp(min=1)
-    xm = xf * m
-    mean = xm.sum((-1, -2), keepdim=True) / count
-    var = ((xm * xf).sum((-1, -2), keepdim=True) / count - mean * mean).clamp(min=0)   # one pass: E[x^2] - E[x]^2
-    scale = torch.rsqrt(var + norm.eps).expand(B, G, C // G, 1).reshape(B, C, 1)
-    shift = -mean.expand(B, G, C // G, 1).reshape(B, C, 1) * scale
+    # Few passes over the large (B, C, T) activations: one masked copy in x's own dtype (exact for a 0/1 mask),
+    # then sums and sums of squares that accumulate in fp32 without an fp32 copy, then one fused affine pass.
+    xm = (x * mask[:, None, :].to(x.dtype)).view(B, G, (C // G) * T)
+    count = (mask.sum(-1, dtype=torch.float32) * (C // G)).clamp(min=1).view(B, 1)
+    mean = xm.sum(-1, dtype=torch.float32) / count
+    sq = torch.linalg.vector_norm(xm, dim=-1, dtype=torch.float32).square()
+    var = (sq / count - mean * mean).clamp(min=0)                                  # E[x^2] - E[x]^2, in fp32
+    scale = torch.rsqrt(var + norm.eps).repeat_interleave(C // G, dim=1).view(B, C, 1)
+    shift = -mean.repeat_interleave(C // G, dim=1).view(B, C, 1) * scale
     if norm.affine:
         w = norm.weight.float().view(1, C, 1)
         scale, shift = scale * w, shift * w + norm.bias.float().view(1, C, 1)
-    return torch.addcmul(shift, xf.view(B, C, T), scale)   # one fused pass over the activations
+    return torch.addcmul(shift, x, scale)   # fp32 output, as autocast runs GroupNorm
 
 # %% ../../nbs/20_models.backbones.ipynb #53805135
 class WhisperLogMel(nn.Module):
