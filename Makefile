@@ -59,7 +59,7 @@ test-fast: install
 	$(BIN)/python -m pytest tests -q -m "not slow"
 
 bench: install
-	$(BIN)/python bench/data.py; $(BIN)/python bench/models.py; $(BIN)/python bench/loop.py
+	$(BIN)/python bench/data.py; $(BIN)/python bench/models.py; $(BIN)/python bench/loop.py; $(BIN)/python bench/speech_to_text.py
 
 ## Regenerates data/demo (needs espeak-ng and sox: apt-get install espeak-ng sox)
 data: install

@@ -17,7 +17,8 @@ from .posenc import TransformerStack
 
 # %% auto #0
 __all__ = ['SpeechToTextConfig', 'frames_after', 'lengths_to_mask', 'left_align', 'LogMel', 'spec_augment', 'ConvSubsampling',
-           'SpeechEncoder', 'TextDecoder', 'decoder_targets', 'ctc_loss_from_out', 'SpeechToText', 'SpeechToTextLoss']
+           'ConvModule', 'SpeechEncoder', 'TextDecoder', 'decoder_targets', 'ctc_loss_from_out', 'SpeechToText',
+           'SpeechToTextLoss']
 
 # %% ../../nbs/26_models.seq2seq.ipynb #94883534
 @dataclass
@@ -45,6 +46,8 @@ class SpeechToTextConfig(Config):
     max_target_len: int = 200             # default decoding length
     ctc_weight: float = 0.3               # weight of the CTC loss (0: no CTC head)
     label_smoothing: float = 0.1
+    enc_conv_layers: int = 0              # Conformer-style convolution blocks between subsampling and transformer
+    conv_kernel: int = 15                 # their depthwise kernel (odd)
     spec_augment: bool = True
     freq_mask: int = 10                   # widest frequency mask (mel bins)
     time_mask: int = 20                   # widest time mask (frames)
@@ -138,6 +141,25 @@ class ConvSubsampling(nn.Module):
         return self.proj(x.permute(0, 2, 1, 3).reshape(B, T, C * Fo)), mask
 
 # %% ../../nbs/26_models.seq2seq.ipynb #88af4671
+class ConvModule(nn.Module):
+    "Conformer-style convolution block: LayerNorm, pointwise GLU, depthwise conv, LayerNorm, SiLU, pointwise; residual."
+    def __init__(self, d_model: int, kernel_size: int = 15, dropout: float = 0.1):
+        super().__init__()
+        if kernel_size % 2 == 0: raise ValueError(f"ConvModule: kernel_size must be odd (same length out as in), got {kernel_size}")
+        self.norm_in, self.norm_mid = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.pointwise_in = nn.Linear(d_model, 2 * d_model)
+        self.depthwise = nn.Conv1d(d_model, d_model, kernel_size, padding=kernel_size // 2, groups=d_model)
+        self.pointwise_out = nn.Linear(d_model, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        "`x` `(B, T, D)` with frame mask `(B, T)`; padded frames are zeroed before the depthwise conv and in the output."
+        m = mask[..., None].to(x.dtype)
+        h = F.glu(self.pointwise_in(self.norm_in(x)), dim=-1) * m    # the conv then sees zeros past the end, as if unpadded
+        h = self.depthwise(h.transpose(1, 2)).transpose(1, 2)
+        h = self.pointwise_out(F.silu(self.norm_mid(h)))
+        return (x + self.dropout(h)) * m
+
 class SpeechEncoder(nn.Module):
     "Waveforms -> log-mel -> (SpecAugment) -> conv subsampling -> transformer; returns `hidden_states`, `frame_mask`."
     def __init__(self, cfg: SpeechToTextConfig):
@@ -146,6 +168,7 @@ class SpeechEncoder(nn.Module):
         self.frontend = LogMel(cfg.sample_rate, cfg.n_fft, cfg.hop_length, cfg.n_mels)
         self.subsample = ConvSubsampling(cfg.n_mels, cfg.d_model, cfg.conv_channels, cfg.subsampling)
         self.dropout = nn.Dropout(cfg.dropout)
+        self.convs = nn.ModuleList(ConvModule(cfg.d_model, cfg.conv_kernel, cfg.dropout) for _ in range(cfg.enc_conv_layers))
         self.transformer = TransformerStack(cfg.d_model, cfg.n_heads, cfg.enc_layers, cfg.ff_mult, cfg.dropout,
                                             cfg.pos_encoding, max_len=cfg.max_len)
 
@@ -154,7 +177,9 @@ class SpeechEncoder(nn.Module):
         if self.training and self.cfg.spec_augment:
             feats = spec_augment(feats, mask, self.cfg.freq_mask, self.cfg.time_mask, self.cfg.n_masks)
         x, mask = self.subsample(feats, mask)
-        x, _ = self.transformer(self.dropout(x), mask)
+        x = self.dropout(x)
+        for conv in self.convs: x = conv(x, mask)
+        x, _ = self.transformer(x, mask)
         return x, mask
 
 class TextDecoder(nn.Module):
