@@ -907,6 +907,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                        'speechnb/train/callbacks.py'),
                                           'speechnb.train.callbacks.TensorBoardCallback.before_fit': ( 'train.callbacks.html#tensorboardcallback.before_fit',
                                                                                                        'speechnb/train/callbacks.py'),
+                                          'speechnb.train.callbacks.TensorBoardCallback.before_step': ( 'train.callbacks.html#tensorboardcallback.before_step',
+                                                                                                        'speechnb/train/callbacks.py'),
                                           'speechnb.train.callbacks.grad_norms': ( 'train.callbacks.html#grad_norms',
                                                                                    'speechnb/train/callbacks.py'),
                                           'speechnb.train.callbacks.lr_find': ( 'train.callbacks.html#lr_find',

@@ -157,7 +157,7 @@ class GradNormCallback:
 
 # %% ../../nbs/31_train.callbacks.ipynb #61d981b0
 class TensorBoardCallback:
-    "Log scalars, hyperparameters, histograms and audio examples to TensorBoard (main process)."
+    "Log scalars, hyperparameters, weight and gradient histograms and audio examples to TensorBoard (main process)."
     order = 70
     def __init__(self, log_dir=None, histograms: bool = True, n_audio: int = 2, sample_rate: int | None = None):
         self.log_dir, self.histograms, self.n_audio, self.sample_rate = log_dir, histograms, n_audio, sample_rate
@@ -173,6 +173,11 @@ class TensorBoardCallback:
         if self.writer is None or learn.step % learn.log_every: return
         self.writer.add_scalar("train/loss", learn.running_loss(), learn.step)
         for k, v in learn.hyperparams().items(): self.writer.add_scalar(f"hp/{k}", v, learn.step)
+    def before_step(self, learn):
+        "Gradient histograms at the epoch's last optimiser step (before clipping; loss-scaled under fp16)."
+        if self.writer is None or not self.histograms or learn.iter + 1 != learn.n_iter: return
+        for n, p in learn.model.named_parameters():
+            if p.grad is not None: self.writer.add_histogram(f"grads/{n}", p.grad.detach().float().cpu(), learn.step)
     def after_batch(self, learn):
         if self.writer is None or learn.training or self._audio_done or not self.n_audio: return
         x = learn.batch.get("input_values")
