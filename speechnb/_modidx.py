@@ -486,6 +486,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                    'speechnb/models/multimodal.py'),
                                             'speechnb.models.multimodal.MultiTaskLoss.__init__': ( 'models.multimodal.html#multitaskloss.__init__',
                                                                                                    'speechnb/models/multimodal.py'),
+                                            'speechnb.models.multimodal.MultiTaskLoss.last': ( 'models.multimodal.html#multitaskloss.last',
+                                                                                               'speechnb/models/multimodal.py'),
                                             'speechnb.models.multimodal.MultimodalConfig': ( 'models.multimodal.html#multimodalconfig',
                                                                                              'speechnb/models/multimodal.py'),
                                             'speechnb.models.multimodal.MultimodalModel': ( 'models.multimodal.html#multimodalmodel',

@@ -152,20 +152,25 @@ class MultiTaskLoss:
                  regularizer=None):  # (out, batch) -> scalar; default: mean squared fused embedding
         self.tasks, self.weights, self.reg_weight = tasks, weights or {}, reg_weight
         self.regularizer = regularizer or (lambda out, batch: out["embedding"].pow(2).mean())
-        self.last: dict[str, float] = {}
+        self._last: dict[str, torch.Tensor] = {}
+
+    @property
+    def last(self) -> dict[str, float]:
+        "The latest call's per-task losses (and `reg`) as floats; read on demand, so the hot path never syncs."
+        return {k: float(v) for k, v in self._last.items()}
 
     def __call__(self, out: dict, batch: dict) -> torch.Tensor:
-        total, self.last = 0.0, {}
+        total, self._last = 0.0, {}
         for t, n in self.tasks.items():
             y = batch.get(f"labels_{t}")
             if y is None: continue
             logits = out[f"logits_{t}"].float()
             loss = F.binary_cross_entropy_with_logits(logits, y.float()) if n == 1 else F.cross_entropy(logits, y.long(), ignore_index=-100)
-            self.last[t] = loss.item()
+            self._last[t] = loss.detach()
             total = total + self.weights.get(t, 1.0) * loss
         if self.reg_weight:
             reg = self.regularizer(out, batch)
-            self.last["reg"] = float(reg)
+            self._last["reg"] = torch.as_tensor(reg).detach()   # a regulariser may return a plain float
             total = total + self.reg_weight * reg
         if not torch.is_tensor(total): raise KeyError(f"MultiTaskLoss: the batch has none of {[f'labels_{t}' for t in self.tasks]}")
         return total
